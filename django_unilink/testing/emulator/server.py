@@ -277,11 +277,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and not fault.after_effect:
             if fault.kind == "fail":
                 status, payload, content_type = fault_response(fault)
+                log(status)  # logged before answering, so a client that reads the log next sees it
                 self.send_body(status, payload, content_type)
-                log(status)
             elif fault.kind == "drop":
-                self.reset()
                 log(0)
+                self.reset()
             else:  # a request that stalls and is never processed
                 log(0)  # logged at once, so tests see it while the client still waits
                 emulator._stopping.wait(fault.seconds)
@@ -290,15 +290,15 @@ class Handler(BaseHTTPRequestHandler):
 
         status, result = self._perform(method, path, query, body)
         if fault is None:
-            self.send_json(status, result)
             log(status)
+            self.send_json(status, result)
         elif fault.kind == "fail":  # done, then the error: an unknown outcome for the client
             status, payload, content_type = fault_response(fault)
-            self.send_body(status, payload, content_type)
             log(status)
+            self.send_body(status, payload, content_type)
         elif fault.kind == "drop":
-            self.reset()
             log(0)
+            self.reset()
         else:  # done, but answered late (past the client's read timeout)
             log(status)  # logged at once: the change is already made
             emulator._stopping.wait(fault.seconds)
