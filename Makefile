@@ -22,7 +22,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 services:
-	bash scripts/services.sh postgres redis
+	bash scripts/services.sh postgres redis chromium
 
 test: venv services
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings django_unilink
