@@ -6,7 +6,8 @@ ones (a contact's link to a host-project user). Nothing here shows an access tok
 secret: raw JSON and webhook headers are redacted by key name, and any configured secret that still
 appears in displayed text is replaced.
 
-Outbox and webhook actions (retry, replay) are added by the modules that own them.
+Actions: retry failed or stuck messages (django_unilink.outbox) and replay webhook deliveries
+(django_unilink.receiving); each is defined beside the logic it runs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from .models import Account, Attachment, Contact, ContactInbox, Conversation, Inbox, Message, WebhookEvent
+from .outbox import retry_messages_action
+from .receiving import replay_events_action
 
 REDACTED = "[redacted]"
 #: A JSON key or header whose lower-cased name contains one of these is never displayed.
@@ -254,7 +257,7 @@ class InboxAdmin(UnilinkModelAdmin):
             "{} · {} · {}",
             self.changelist_link(Conversation, _("conversations"), inbox__id__exact=obj.pk),
             self.changelist_link(ContactInbox, _("contact inboxes"), inbox__id__exact=obj.pk),
-            self.changelist_link(WebhookEvent, _("webhook events"), inbox__id__exact=obj.pk),
+            self.changelist_link(WebhookEvent, _("webhook events"), inbox_key=obj.key),
         )
 
 
@@ -518,6 +521,7 @@ class MessageAdmin(UnilinkModelAdmin):
         "sender_name",
         "created_at",
     )
+    actions = [retry_messages_action]
     list_select_related = ("conversation__inbox", "conversation__contact_inbox__contact")
     list_filter = (
         "conversation__inbox",
@@ -634,6 +638,7 @@ class AttachmentAdmin(UnilinkModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(UnilinkModelAdmin):
+    actions = [replay_events_action]
     list_display = ("received_at", "event", "inbox_key", "delivery_id", "valid", "state", "attempts", "remote_ip")
     list_filter = ("state", "valid", "event", "inbox_key")
     search_fields = ("=delivery_id", "event", "inbox_key", "invalid_reason")

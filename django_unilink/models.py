@@ -213,6 +213,13 @@ class Conversation(RemoteObject, OutboxMixin):
         null=True, blank=True, help_text=_("The platform's last change; older events never overwrite newer state.")
     )
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Outbox bookkeeping (django_unilink.outbox): a status change waiting to be sent, and the
+    # drain lease that keeps one worker at a time on a conversation (also: paused, task queued).
+    local_pending_status = models.CharField(
+        _("status to send"), max_length=16, choices=_choices(CONVERSATION_STATUSES), blank=True
+    )
+    local_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
+    local_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("conversation")
@@ -261,6 +268,11 @@ class Message(RemoteObject, OutboxMixin):
         default=timezone.now, db_index=True, help_text=_("The platform's time once known; until then, when it was written here.")
     )
     updated_at = models.DateTimeField(null=True, blank=True)
+    # A delivery report (services.report_status) waiting to be sent to the platform.
+    local_report_status = models.CharField(
+        _("status to report"), max_length=16, choices=_choices(MESSAGE_STATUSES), blank=True
+    )
+    local_report_error = models.TextField(_("error to report"), blank=True)
 
     class Meta:
         verbose_name = _("message")
