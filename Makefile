@@ -26,6 +26,7 @@ services:
 
 test: venv services
 	$(BIN)/python -m django makemigrations --check --dry-run --settings=tests.settings django_unilink
+	$(MAKE) lint typecheck
 	$(MAKE) test-sqlite
 	$(MAKE) test-postgres
 

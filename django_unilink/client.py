@@ -38,7 +38,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from . import __version__
+from . import __version__, encoding
 from .exceptions import (
     APIError,
     AuthenticationError,
@@ -70,8 +70,8 @@ MAX_ATTACHMENTS = 15
 MAX_CONTENT_LENGTH = 150_000
 
 MESSAGE_TYPES = ("outgoing", "incoming", "template")
-MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
-CONVERSATION_STATUSES = ("open", "resolved", "pending", "snoozed")
+MESSAGE_STATUSES = encoding.MESSAGE_STATUSES
+CONVERSATION_STATUSES = encoding.CONVERSATION_STATUSES
 CONTACT_FIELDS = (
     "name",
     "identifier",

@@ -76,8 +76,7 @@ def _raw() -> Mapping[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise ConfigurationError(
-            f"settings.UNILINK must be a dict, not {type(value).__name__}. "
-            "See docs/configuration.md for its keys."
+            f"settings.UNILINK must be a dict, not {type(value).__name__}. See docs/configuration.md for its keys."
         )
     return value
 

@@ -4,15 +4,13 @@ UniLink (Chatwoot) writes the same field differently depending on where it appea
 (``unilink-api.md`` §0.1–0.2, §2.2): ``message_type`` is a string at the top of a webhook
 and an integer in API responses and nested webhook messages; timestamps are ISO strings,
 Unix ints, floats, or ``0`` for "never". Everything that reads remote JSON goes through
-these functions. No Django ORM imports here.
+these functions. Nothing here imports Django, so the client and the emulator use it too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-
-from django.utils.dateparse import parse_datetime
 
 #: ``Message.message_type`` (unilink-api.md §2.1).
 MESSAGE_TYPES = ("incoming", "outgoing", "activity", "template")
@@ -101,7 +99,7 @@ def parse_timestamp(value: Any, *, field: str = "timestamp") -> dt.datetime | No
         raise ValueError(f"{field}: expected a timestamp, got a boolean")
     if isinstance(value, (int, float)):
         try:
-            return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+            return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise ValueError(f"{field}: {value!r} is out of range for a Unix timestamp") from exc
     if isinstance(value, str):
@@ -113,16 +111,15 @@ def parse_timestamp(value: Any, *, field: str = "timestamp") -> dt.datetime | No
         else:
             return parse_timestamp(int(number) if number.is_integer() else number, field=field)
         try:
-            parsed = parse_datetime(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            # Python 3.11+ parses every ISO form the platform writes ("Z", milliseconds, offsets).
+            parsed = dt.datetime.fromisoformat(text)
         except ValueError as exc:
-            raise ValueError(f"{field}: {value!r} is not a valid date and time") from exc
-        if parsed is None:
-            raise ValueError(f"{field}: {value!r} is not an ISO-8601 date and time or Unix seconds")
+            raise ValueError(f"{field}: {value!r} is not an ISO-8601 date and time or Unix seconds") from exc
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return parsed.astimezone(dt.timezone.utc)
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     raise ValueError(f"{field}: expected a timestamp, got {type(value).__name__}")
 
 
@@ -132,6 +129,6 @@ def to_unix(value: dt.datetime | int | float | None) -> int | None:
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return int(value.timestamp())
     return int(value)

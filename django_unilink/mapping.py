@@ -78,7 +78,11 @@ def sender_fields(sender: Any) -> dict[str, Any]:
         return {"sender_type": "", "sender_remote_id": None, "sender_name": ""}
     kind = sender.get("type")
     if not kind:
-        kind = "contact" if ("identifier" in sender or "phone_number" in sender or "additional_attributes" in sender) else ""
+        kind = (
+            "contact"
+            if ("identifier" in sender or "phone_number" in sender or "additional_attributes" in sender)
+            else ""
+        )
     return {
         "sender_type": _str(kind),
         "sender_remote_id": _int_or_none(sender.get("id")),

@@ -149,14 +149,17 @@ class Contact(RemoteObject, OutboxMixin):
     user_content_type = models.ForeignKey(
         ContentType, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    user_object_id = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", for "no link": the unique constraint below must ignore unlinked contacts.
+    user_object_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     user = GenericForeignKey("user_content_type", "user_object_id")
 
     class Meta:
         verbose_name = _("contact")
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "remote_id"], condition=Q(remote_id__isnull=False), name="unilink_contact_unique_remote"
+                fields=["account", "remote_id"],
+                condition=Q(remote_id__isnull=False),
+                name="unilink_contact_unique_remote",
             ),
             models.UniqueConstraint(
                 fields=["account", "identifier"], condition=~Q(identifier=""), name="unilink_contact_unique_identifier"
@@ -225,7 +228,9 @@ class Conversation(RemoteObject, OutboxMixin):
         verbose_name = _("conversation")
         constraints = [
             models.UniqueConstraint(
-                fields=["inbox", "remote_id"], condition=Q(remote_id__isnull=False), name="unilink_conversation_unique_remote"
+                fields=["inbox", "remote_id"],
+                condition=Q(remote_id__isnull=False),
+                name="unilink_conversation_unique_remote",
             ),
         ]
 
@@ -244,7 +249,8 @@ class Message(RemoteObject, OutboxMixin):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     remote_id = models.PositiveBigIntegerField(_("message id"), null=True, blank=True)
-    source_id = models.CharField(
+    # NULL for messages without one (agents' replies): several may share a conversation.
+    source_id = models.CharField(  # noqa: DJ001
         _("source id"),
         max_length=255,
         null=True,
@@ -265,7 +271,9 @@ class Message(RemoteObject, OutboxMixin):
     sender_remote_id = models.PositiveBigIntegerField(_("sender id"), null=True, blank=True)
     sender_name = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(
-        default=timezone.now, db_index=True, help_text=_("The platform's time once known; until then, when it was written here.")
+        default=timezone.now,
+        db_index=True,
+        help_text=_("The platform's time once known; until then, when it was written here."),
     )
     updated_at = models.DateTimeField(null=True, blank=True)
     # A delivery report (services.report_status) waiting to be sent to the platform.
@@ -279,10 +287,14 @@ class Message(RemoteObject, OutboxMixin):
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["conversation", "remote_id"], condition=Q(remote_id__isnull=False), name="unilink_message_unique_remote"
+                fields=["conversation", "remote_id"],
+                condition=Q(remote_id__isnull=False),
+                name="unilink_message_unique_remote",
             ),
             models.UniqueConstraint(
-                fields=["conversation", "source_id"], condition=Q(source_id__isnull=False), name="unilink_message_unique_source"
+                fields=["conversation", "source_id"],
+                condition=Q(source_id__isnull=False),
+                name="unilink_message_unique_source",
             ),
         ]
         indexes = [models.Index(fields=["conversation", "local_state"], name="unilink_msg_conv_state")]
@@ -346,7 +358,7 @@ class WebhookEvent(models.Model):
 
     inbox = models.ForeignKey(Inbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events")
     inbox_key = models.CharField(max_length=100, blank=True)
-    delivery_id = models.CharField(_("delivery id"), max_length=100, null=True, blank=True)
+    delivery_id = models.CharField(_("delivery id"), max_length=100, null=True, blank=True)  # noqa: DJ001
     event = models.CharField(max_length=100, blank=True, db_index=True)
     headers = models.JSONField(default=dict, blank=True, help_text=_("Request headers, signatures redacted."))
     body = models.TextField(blank=True)

@@ -371,6 +371,7 @@ def row_attempts(pk: int) -> int:
 
 
 @shared_task(
+    name="django_unilink.process_webhook_event",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),
@@ -515,13 +516,13 @@ def purge_webhook_events(days: int | None = None, *, batch_size: int = 1000) -> 
         total += WebhookEvent.objects.filter(pk__in=pks).delete()[0]
 
 
-@shared_task
+@shared_task(name="django_unilink.purge_webhook_log")
 def purge_webhook_log(days: int | None = None) -> int:
     """Celery task for a beat schedule: :func:`purge_webhook_events`."""
     return purge_webhook_events(days)
 
 
-@shared_task
+@shared_task(name="django_unilink.sync_inbox")
 def sync_inbox(
     inbox: str | None = None, since: str | None = None, conversation: int | None = None, full: bool = False
 ) -> list[dict[str, Any]]:

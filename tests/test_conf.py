@@ -25,8 +25,13 @@ def test_settings_are_read_at_call_time():
 
 def test_flat_keys_define_default_and_inboxes_inherit_account_fields():
     with override_settings(
-        UNILINK={**FLAT, "INBOXES": {"sales": {"INBOX_ID": 9, "WEBHOOK_SECRET": "s"}, "eu": {
-            "BASE_URL": "https://eu.example.com", "ACCOUNT_ID": 4, "API_ACCESS_TOKEN": "t2", "INBOX_ID": 2}}}
+        UNILINK={
+            **FLAT,
+            "INBOXES": {
+                "sales": {"INBOX_ID": 9, "WEBHOOK_SECRET": "s"},
+                "eu": {"BASE_URL": "https://eu.example.com", "ACCOUNT_ID": 4, "API_ACCESS_TOKEN": "t2", "INBOX_ID": 2},
+            },
+        }
     ):
         configs = conf.inbox_configs()
         assert list(configs) == ["default", "sales", "eu"]
@@ -38,7 +43,11 @@ def test_flat_keys_define_default_and_inboxes_inherit_account_fields():
         assert sales.setting_name("INBOX_ID") == "UNILINK['INBOXES']['sales']['INBOX_ID']"
         eu = configs["eu"]
         assert (eu.base_url, eu.account_id, eu.api_access_token, eu.webhook_secrets) == (
-            "https://eu.example.com", 4, "t2", ())
+            "https://eu.example.com",
+            4,
+            "t2",
+            (),
+        )
 
 
 def test_repr_never_shows_secrets():

@@ -2,9 +2,16 @@ import datetime as dt
 
 import pytest
 
-from django_unilink.encoding import enum_name, message_type_code, message_type_name, parse_timestamp, to_unix, MESSAGE_STATUSES
+from django_unilink.encoding import (
+    MESSAGE_STATUSES,
+    enum_name,
+    message_type_code,
+    message_type_name,
+    parse_timestamp,
+    to_unix,
+)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.mark.parametrize(

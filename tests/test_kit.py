@@ -19,13 +19,13 @@ from django_unilink import conf, services
 from django_unilink.client import UnilinkClient
 from django_unilink.models import LocalState
 from django_unilink.outbox import drain_conversation
-from django_unilink.testing.emulator import Emulator
 from django_unilink.testing.contexts import (
     EMULATOR_TOKEN,
     EMULATOR_WEBHOOK_SECRET,
     emulator_settings,
     run_tasks_synchronously,
 )
+from django_unilink.testing.emulator import Emulator
 from django_unilink.testing.webhooks import record_signals
 
 #: What each kit task call saw: (argument, whether it ran eagerly).

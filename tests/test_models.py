@@ -18,7 +18,9 @@ def test_inbox_for_key_creates_and_follows_settings():
     inbox = Inbox.objects.for_key("default")
     assert (inbox.remote_id, inbox.account.remote_id) == (7, 1)
     assert Inbox.objects.for_key("default").pk == inbox.pk
-    with override_settings(UNILINK={"BASE_URL": "http://x.test", "ACCOUNT_ID": 2, "INBOX_ID": "8", "API_ACCESS_TOKEN": "t"}):
+    with override_settings(
+        UNILINK={"BASE_URL": "http://x.test", "ACCOUNT_ID": 2, "INBOX_ID": "8", "API_ACCESS_TOKEN": "t"}
+    ):
         moved = Inbox.objects.for_key("default")
     assert moved.pk == inbox.pk
     assert (moved.remote_id, moved.account.remote_id, moved.account.base_url) == (8, 2, "http://x.test")
@@ -62,8 +64,11 @@ def test_contact_links_any_host_object_without_requiring_auth_user():
 def test_message_helpers_and_ordering():
     conversation = ConversationFactory()
     m1 = MessageFactory(conversation=conversation, content_attributes={"deleted": True})
-    m2 = MessageFactory(conversation=conversation, content_attributes={"external_error": "500 Internal Server Error"},
-                        local_state=LocalState.SENT)
+    m2 = MessageFactory(
+        conversation=conversation,
+        content_attributes={"external_error": "500 Internal Server Error"},
+        local_state=LocalState.SENT,
+    )
     assert m1.is_deleted and not m2.is_deleted
     assert m2.external_error == "500 Internal Server Error" and m1.external_error == ""
     assert not m1.is_from_this_site and m2.is_from_this_site

@@ -532,7 +532,7 @@ def test_celery_mode_stores_queues_the_pk_only_and_answers_at_once(
     assert [c.name for c in calls] == ["webhook_received"]
     assert len(published) == 1
     task_name, body, headers = published[0]
-    assert task_name == "django_unilink.receiving.process_webhook_event"
+    assert task_name == "django_unilink.process_webhook_event"
     assert tuple(body[0]) == (row.pk,) and body[1] == {}
     assert headers["argsrepr"] == f"({row.pk},)"
     # What the worker then runs:

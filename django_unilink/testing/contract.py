@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from .. import encoding
+
 __all__ = [
     "KNOWN_SPEC_GAPS",
     "SPEC_PATH",
@@ -86,22 +88,8 @@ class SpecGap:
 # -- the edits ------------------------------------------------------------------------------------
 
 MESSAGE_TYPES_SENT = ["outgoing", "incoming", "template"]
-CONTENT_TYPES = [
-    "text",
-    "input_text",
-    "input_textarea",
-    "input_email",
-    "input_select",
-    "cards",
-    "form",
-    "article",
-    "incoming_email",
-    "input_csat",
-    "integrations",
-    "sticker",
-    "voice_call",
-]
-CONVERSATION_STATUSES = ["open", "resolved", "pending", "snoozed"]
+CONTENT_TYPES = list(encoding.CONTENT_TYPES)
+CONVERSATION_STATUSES = list(encoding.CONVERSATION_STATUSES)
 CONTACT_SORTS = ["name", "email", "phone_number", "last_activity_at", "created_at", "company_name", "city", "country"]
 
 #: The error bodies the platform really sends (unilink-api.md §1.1, §4.2).

@@ -12,27 +12,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-# unilink-api.md §2.1
-MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
-MESSAGE_TYPE_NAMES = {value: name for name, value in MESSAGE_TYPES.items()}
-MESSAGE_STATUSES = ("sent", "delivered", "read", "failed")
-CONVERSATION_STATUSES = ("open", "resolved", "pending", "snoozed")
-CONTENT_TYPES = (
-    "text",
-    "input_text",
-    "input_textarea",
-    "input_email",
-    "input_select",
-    "cards",
-    "form",
-    "article",
-    "incoming_email",
-    "input_csat",
-    "integrations",
-    "sticker",
-    "voice_call",
-)
-PRIORITIES = ("low", "medium", "high", "urgent")
+from ...encoding import CONTENT_TYPES as CONTENT_TYPES  # re-exported for the other emulator modules
+from ...encoding import CONVERSATION_STATUSES as CONVERSATION_STATUSES
+from ...encoding import MESSAGE_STATUSES as MESSAGE_STATUSES
+from ...encoding import MESSAGE_TYPES as _MESSAGE_TYPE_NAMES
+from ...encoding import PRIORITIES as PRIORITIES
+
+# unilink-api.md §2.1, from the app's single table of encodings.
+
+MESSAGE_TYPES = {name: code for code, name in enumerate(_MESSAGE_TYPE_NAMES)}
+MESSAGE_TYPE_NAMES = dict(enumerate(_MESSAGE_TYPE_NAMES))
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
