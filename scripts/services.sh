@@ -40,11 +40,13 @@ start_postgres() {
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p "$PGPORT" && break; sleep 1; done
     pg_isready -q -h 127.0.0.1 -p "$PGPORT" || { echo "services.sh: PostgreSQL did not start" >&2; exit 1; }
   fi
-  # A role for the tests (CREATEDB so pytest-django can create test databases).
-  as_root su postgres -c "psql -q -p $PGPORT -h 127.0.0.1 -d postgres -tc \"SELECT 1 FROM pg_roles WHERE rolname='$PGUSER_NAME'\"" 2>/dev/null | grep -q 1 \
-    || as_root su postgres -c "psql -q -p $PGPORT -d postgres -c \"CREATE ROLE $PGUSER_NAME LOGIN SUPERUSER PASSWORD '$PGPASSWORD_VALUE'\"" >/dev/null
-  as_root su postgres -c "psql -q -p $PGPORT -d postgres -tc \"SELECT 1 FROM pg_database WHERE datname='$PGUSER_NAME'\"" | grep -q 1 \
-    || as_root su postgres -c "createdb -p $PGPORT -O $PGUSER_NAME $PGUSER_NAME" >/dev/null
+  # A role and a database for the tests (SUPERUSER so pytest-django can create test databases).
+  # psql runs as the postgres OS user over the local socket (peer authentication).
+  local psql_postgres=(su postgres -c)
+  as_root "${psql_postgres[@]}" "psql -q -X -p $PGPORT -d postgres -v ON_ERROR_STOP=1 -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PGUSER_NAME') THEN CREATE ROLE $PGUSER_NAME LOGIN SUPERUSER PASSWORD '$PGPASSWORD_VALUE'; END IF; END \\\$\\\$;\"" >/dev/null
+  if ! as_root "${psql_postgres[@]}" "psql -q -X -p $PGPORT -d postgres -tAc \"SELECT 1 FROM pg_database WHERE datname = '$PGUSER_NAME'\"" | grep -q 1; then
+    as_root "${psql_postgres[@]}" "createdb -p $PGPORT -O $PGUSER_NAME $PGUSER_NAME" >/dev/null
+  fi
   echo "services.sh: PostgreSQL on 127.0.0.1:$PGPORT (user $PGUSER_NAME)"
 }
 
