@@ -42,7 +42,7 @@ start_postgres() {
   fi
   # A role and a database for the tests (SUPERUSER so pytest-django can create test databases).
   # psql runs as the postgres OS user over the local socket (peer authentication).
-  local psql_postgres=(su postgres -c)
+  local psql_postgres=(env -u PGUSER -u PGPASSWORD -u PGHOST -u PGDATABASE su postgres -c)
   as_root "${psql_postgres[@]}" "psql -q -X -p $PGPORT -d postgres -v ON_ERROR_STOP=1 -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PGUSER_NAME') THEN CREATE ROLE $PGUSER_NAME LOGIN SUPERUSER PASSWORD '$PGPASSWORD_VALUE'; END IF; END \\\$\\\$;\"" >/dev/null
   if ! as_root "${psql_postgres[@]}" "psql -q -X -p $PGPORT -d postgres -tAc \"SELECT 1 FROM pg_database WHERE datname = '$PGUSER_NAME'\"" | grep -q 1; then
     as_root "${psql_postgres[@]}" "createdb -p $PGPORT -O $PGUSER_NAME $PGUSER_NAME" >/dev/null
