@@ -38,9 +38,13 @@ def _apply_worker_environment() -> None:
         if database["ENGINE"].endswith("sqlite3"):
             options = database.setdefault("OPTIONS", {})
             options.setdefault("timeout", 30)
+            # Take the write lock when a transaction begins: no lock upgrades that fail at once.
             if django.VERSION >= (5, 1):
-                # Take the write lock when a transaction begins: no lock upgrades that fail at once.
                 options.setdefault("transaction_mode", "IMMEDIATE")
+            else:
+                from tests import sqlite_immediate
+
+                sqlite_immediate.enable()
 
 
 _apply_worker_environment()

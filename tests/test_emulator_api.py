@@ -836,3 +836,15 @@ def test_stop_cuts_keep_alive_connections_and_restart_keeps_state() -> None:
         assert api("GET", f"/conversations/{conversation['id']}").status_code == 200
     finally:
         emulator.stop()
+
+
+def test_conversation_create_with_inbox_but_no_contact_falls_back_to_source_id(api: Api, emu: Emulator) -> None:
+    """unilink-api.md §1.3: without contact_id the platform looks the contact inbox up by source_id."""
+    created = api("POST", "/contacts", json={"name": "Ann", "inbox_id": 7, "source_id": "ann-session"})
+    assert created.status_code == 200
+    response = api("POST", "/conversations", json={"source_id": "ann-session", "inbox_id": 7})
+    assert response.status_code == 200, response.text
+    assert response.json()["meta"]["sender"]["name"] == "Ann"
+    missing = api("POST", "/conversations", json={"source_id": "nobody", "inbox_id": 7})
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "Resource could not be found"}

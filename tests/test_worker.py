@@ -71,10 +71,14 @@ if REDIS_PROBLEM is None and _database["ENGINE"].endswith("sqlite3"):
         _test["NAME"] = os.path.join(tempfile.gettempdir(), f"unilink-test-worker-{os.getpid()}.sqlite3")
     _options = _database.setdefault("OPTIONS", {})
     _options.setdefault("timeout", 30)
+    # Two processes write: a transaction must take the write lock when it begins, or SQLite
+    # refuses its first write at once when the other process wrote since it read.
     if django.VERSION >= (5, 1):
-        # Two processes write: a transaction must take the write lock when it begins, or SQLite
-        # refuses its first write at once when the other process wrote since it read.
         _options.setdefault("transaction_mode", "IMMEDIATE")
+    else:
+        from tests import sqlite_immediate
+
+        sqlite_immediate.enable()
 
 
 def require_redis() -> None:

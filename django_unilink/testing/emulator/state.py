@@ -338,7 +338,8 @@ class Store:
             status = params.get("status") or "open"
             if status not in CONVERSATION_STATUSES:
                 raise errors.unprocessable(f"'{status}' is not a valid status")
-            if params.get("inbox_id") not in (None, ""):
+            # Only inbox_id AND contact_id find-or-create the contact inbox (§1.3).
+            if params.get("inbox_id") not in (None, "") and params.get("contact_id") not in (None, ""):
                 inbox = self.inbox(params["inbox_id"])
                 contact = self.contact(params.get("contact_id"))
                 hmac_verified = to_bool(params.get("hmac_verified"))
