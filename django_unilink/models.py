@@ -350,7 +350,6 @@ class WebhookEvent(models.Model):
 
     class State(models.TextChoices):
         RECEIVED = "received", _("Received")
-        PROCESSING = "processing", _("Processing")
         PROCESSED = "processed", _("Processed")
         FAILED = "failed", _("Failed")
         IGNORED = "ignored", _("Ignored")

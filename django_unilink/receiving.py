@@ -154,25 +154,30 @@ def validate_payload(data: dict[str, Any], config: conf.InboxConfig) -> None:
         fields = flatten_errors(serializer.errors)
         first = next(iter(fields.items()))
         raise PayloadError(f"invalid {data['event']} payload: {first[0]}: {first[1][0]}", fields)
-    _check_belongs(data, config)
+    # Why the serializer decides: a conversation event may carry an unvalidated extra
+    # "conversation" key (any JSON), which must neither be read nor replace the real one.
+    _check_belongs(data, config, nested="conversation" in serializer.fields)
 
 
-def _check_belongs(data: dict[str, Any], config: conf.InboxConfig) -> None:
-    """A delivery for another inbox or account is refused: the URL or the settings are wrong."""
-    conversation: dict[str, Any] = data["conversation"] if "conversation" in data else data
+def _check_belongs(data: dict[str, Any], config: conf.InboxConfig, *, nested: bool) -> None:
+    """A delivery for another inbox or account is refused: the URL or the settings are wrong.
+
+    ``nested``: the conversation is ``data["conversation"]`` (message and typing events), not ``data``.
+    """
+    conversation: dict[str, Any] = data["conversation"] if nested else data
     candidates = [
-        ("inbox.id", (data.get("inbox") or {}).get("id"), config.inbox_id, "INBOX_ID"),
+        ("inbox.id", _id_of(data.get("inbox")), config.inbox_id, "INBOX_ID"),
         (
-            "conversation.inbox_id" if "conversation" in data else "inbox_id",
+            "conversation.inbox_id" if nested else "inbox_id",
             conversation.get("inbox_id"),
             config.inbox_id,
             "INBOX_ID",
         ),
-        ("account.id", (data.get("account") or {}).get("id"), config.account_id, "ACCOUNT_ID"),
+        ("account.id", _id_of(data.get("account")), config.account_id, "ACCOUNT_ID"),
     ]
-    if "conversation" in data:
+    if nested:
         candidates.append(
-            ("conversation.account.id", (conversation.get("account") or {}).get("id"), config.account_id, "ACCOUNT_ID")
+            ("conversation.account.id", _id_of(conversation.get("account")), config.account_id, "ACCOUNT_ID")
         )
     for path, value, expected, key in candidates:
         if value is None:
@@ -187,6 +192,11 @@ def _check_belongs(data: dict[str, Any], config: conf.InboxConfig) -> None:
                 f"point the platform at the right URL or fix {config.setting_name(key)}"
             )
             raise PayloadError(message, {path: [message]})
+
+
+def _id_of(value: Any) -> Any:
+    """``value["id"]``, or ``None`` when ``value`` is not an object (keys no serializer declares may be anything)."""
+    return value.get("id") if isinstance(value, dict) else None
 
 
 # -- event handlers ------------------------------------------------------------------------------
@@ -225,7 +235,7 @@ def handle_conversation(ctx: Context, payload: dict[str, Any]) -> None:
 def handle_typing(ctx: Context, payload: dict[str, Any]) -> None:
     """``conversation_typing_on`` / ``_off``: signalled once, never on a replay (it is stale by then)."""
     conversation = upsert_conversation(ctx, payload["conversation"])
-    if ctx.first_attempt:
+    if ctx.first_attempt and not _resent(ctx.event.webhook_event):
         ctx.emit(
             signals.typing,
             Conversation,
@@ -233,6 +243,20 @@ def handle_typing(ctx: Context, payload: dict[str, Any]) -> None:
             is_typing=payload["event"] == EventName.CONVERSATION_TYPING_ON,
             user=payload.get("user"),
         )
+
+
+def _resent(row: WebhookEvent | None) -> bool:
+    """Whether ``row`` repeats an earlier verified delivery byte for byte under another delivery id.
+
+    Why: the signature does not cover ``X-Chatwoot-Delivery``, so a captured delivery replayed
+    within the tolerance is a new row; the mirror dedupes everything else, but typing has no state.
+    """
+    if row is None or row.signed_at is None:
+        return False
+    earlier = WebhookEvent.objects.filter(
+        pk__lt=row.pk, valid=True, inbox_key=row.inbox_key, signed_at=row.signed_at, body=row.body
+    )
+    return earlier.exists()
 
 
 #: Event name -> handler. Anything else is stored, answered 200 and marked ``ignored``.
@@ -499,6 +523,8 @@ def replay_events_action(modeladmin: Any, request: Any, queryset: QuerySet[Webho
 
 # What @admin.action(description=...) sets; done by hand so this module never imports the admin.
 replay_events_action.short_description = "Replay selected webhook events (process them again)"  # type: ignore[attr-defined]
+# Replay writes (mirror rows, signals): staff who may only view the log must not run it.
+replay_events_action.allowed_permissions = ("change",)  # type: ignore[attr-defined]
 
 
 def purge_webhook_events(days: int | None = None, *, batch_size: int = 1000) -> int:

@@ -277,6 +277,9 @@ class MessageEventPayload(EventPayload):
     private = StrictBooleanField(**OPT)
     source_id = opt_str(255)
     created_at = TimestampField(**OPT)
+    # Not sent today (unilink-api.md §3.3), but the mapping reads them when present.
+    status = opt_str(16)
+    updated_at = TimestampField(**OPT)
     sender = PersonPayload(**OPT)
     conversation = ConversationPayload()
     attachments = AttachmentPayload(many=True, **OPT)

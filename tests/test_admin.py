@@ -272,6 +272,21 @@ def test_mirrors_are_view_only_and_cannot_be_added(admin_client, data):
     assert not models.WebhookEvent.objects.filter(pk=event.pk).exists()
 
 
+def test_replay_action_needs_the_change_permission(client, data, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
+    client.force_login(viewer)
+    page = client.get(url(models.WebhookEvent))
+    assert page.status_code == 200
+    assert "replay_events_action" not in page.content.decode()
+    viewer.user_permissions.add(Permission.objects.get(codename="change_webhookevent"))
+    viewer = django_user_model.objects.get(pk=viewer.pk)  # drop the cached permissions
+    client.force_login(viewer)
+    assert "replay_events_action" in client.get(url(models.WebhookEvent)).content.decode()
+
+
 def test_contact_user_link_is_the_only_editable_field(admin_client, data, admin_user):
     contact = data["contact"]
     page = admin_client.get(url(models.Contact, "change", contact.pk)).content.decode()

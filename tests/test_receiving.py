@@ -451,6 +451,13 @@ def test_unknown_event_is_ignored_logged_and_announced(client, caplog):
     assert "unknown event 'conversation_merged'" in caplog.text
 
 
+def test_unknown_event_with_a_long_name_fits_the_log_column(client):
+    # No serializer bounds an unknown event's name; PostgreSQL would refuse >100 characters (a 500).
+    response = post(client, {"event": "x" * 300, "id": 1})
+    assert response.json() == {"status": "ignored"}
+    assert WebhookEvent.objects.get().event == "x" * 100
+
+
 def test_contact_data_is_refreshed_from_newer_conversation_data(client):
     post(client, "conversation_created")
     renamed = build_payload(

@@ -153,6 +153,18 @@ def test_replayed_body_under_a_new_delivery_id_changes_nothing(client, payload):
     assert [c.name for c in calls] == ["webhook_received"]
 
 
+def test_replayed_typing_under_a_new_delivery_id_is_not_signalled_again(client):
+    # Typing has no mirror state to dedupe on: the repeated signed body itself is recognised.
+    payload = build_payload("conversation_typing_on")
+    timestamp = int(time.time())
+    with record_signals("typing") as calls:
+        post_webhook(client, "default", payload, timestamp=timestamp)
+        post_webhook(client, "default", payload, timestamp=timestamp)
+        post_webhook(client, "default", payload, timestamp=timestamp + 1)  # the platform again, a second later
+    assert WebhookEvent.objects.count() == 3
+    assert [c.kwargs["is_typing"] for c in calls] == [True, True]
+
+
 def test_rotated_secrets_are_all_accepted(client, payload, two_inboxes):
     assert post_webhook(client, "default", payload, secret="new-secret").status_code == 200
     assert post_webhook(client, "default", payload, secret="old-secret").status_code == 200
@@ -179,6 +191,23 @@ def test_delivery_for_another_inbox_is_refused_with_the_setting_to_fix(client, t
     row = WebhookEvent.objects.get()
     assert (row.valid, row.state) == (True, State.INVALID)
     assert nothing_mirrored()
+
+
+def test_extra_conversation_key_on_a_conversation_event_is_neither_a_500_nor_a_way_around_the_inbox_check(client):
+    # Unknown keys are allowed, so a conversation event may carry any "conversation" value.
+    payload = build_payload("conversation_created")
+    payload["conversation"] = "not an object"
+    payload["inbox"] = ["nor is this"]
+    assert post_webhook(client, "default", payload).status_code == 200
+    typing = build_payload("conversation_typing_on")
+    typing["account"] = typing["inbox"] = "undeclared keys"
+    assert post_webhook(client, "default", typing).status_code == 200
+    other = build_payload("conversation_created", id=4242, inbox_id=9)  # inbox 9 posted to inbox 7's URL
+    other["conversation"] = {"inbox_id": 7}
+    response = post_webhook(client, "default", other)
+    assert response.status_code == 400
+    assert "inbox_id" in response.json()["fields"]
+    assert not Conversation.objects.filter(remote_id=4242).exists()
 
 
 def test_inbox_without_secret_refuses_everything(client, payload, settings):
@@ -291,6 +320,9 @@ def test_malformed_bodies_are_400_and_logged(client, body, error):
         ("content", 5, "content", "Expected a string."),
         ("content_attributes", [], "content_attributes", "Expected a JSON object."),
         ("source_id", "s" * 256, "source_id", "Ensure this field has no more than 255 characters."),
+        # Not sent today, but read by the mapping when present (an upcoming platform adds them).
+        ("updated_at", "soon", "updated_at", "Expected an ISO-8601 date and time or Unix seconds."),
+        ("status", {"x": 1}, "status", "Expected a string."),
     ],
 )
 def test_fields_of_the_wrong_type_are_400_naming_the_field(client, path, value, field, message):
