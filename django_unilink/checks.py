@@ -119,10 +119,6 @@ def _has_control(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
-def _has_whitespace_or_control(text: str) -> bool:
-    return any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text)
-
-
 def _suggest(key: str, known: Iterable[str]) -> str:
     known = list(known)
     if key.upper() in known:
@@ -305,16 +301,7 @@ def _check_token(config: conf.InboxConfig) -> list[CheckMessage]:
     if not isinstance(token, str) or not token:
         return []  # E003 (missing) or E010 (wrong type) already says so
     messages: list[CheckMessage] = []
-    if _has_whitespace_or_control(token):
-        messages.append(
-            Error(
-                f"Inbox {config.key!r} has an API_ACCESS_TOKEN containing whitespace or control characters; "
-                "UniLink would refuse it (401) or the HTTP library would refuse to send it.",
-                hint=f"Set {config.setting_name('API_ACCESS_TOKEN')} to the token exactly as UniLink shows it "
-                "(Profile settings > Access token), without spaces or a trailing newline (e.g. from a file).",
-                id="unilink.E011",
-            )
-        )
+    # Whitespace or control characters in the token: unilink.E011, from conf.validate_inbox.
     if token in config.webhook_secrets or (config.webhook_url_token and token == config.webhook_url_token):
         messages.append(
             Error(

@@ -592,6 +592,9 @@ class UnilinkClient:
             elapsed = (time.monotonic() - started) * 1000
             error = self._transport_error(method, path, url, exc)
             logger.debug("%s %s failed after %.0f ms: %s", method, path, elapsed, type(error).__name__)
+            if self._scrub(str(exc)) != str(exc):
+                # The cause quotes the token (requests' InvalidHeader): it must not travel along.
+                raise error from None
             raise error from exc
         elapsed = (time.monotonic() - started) * 1000
         logger.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed)
@@ -615,7 +618,10 @@ class UnilinkClient:
     def _scrub(self, text: str) -> str:
         # Defence in depth: a body that echoes the token must not carry it into an exception.
         # (Only bodies quoted in errors: a successful profile legitimately contains the token.)
-        return text.replace(self.__token, "***") if self.__token in text else text
+        # requests quotes a header value it refuses (a token with a line break) as its repr.
+        for secret in {self.__token, repr(self.__token)[1:-1]}:
+            text = text.replace(secret, "***")
+        return text
 
     def _http_error(self, method: str, path: str, url: str, response: requests.Response, text: str) -> APIError:
         status = response.status_code
@@ -671,7 +677,8 @@ class UnilinkClient:
         if refused is not None or isinstance(exc, requests.exceptions.SSLError):
             # Checked before timeouts: urllib3's NewConnectionError subclasses ConnectTimeoutError.
             return TransportError(
-                f"{method} {path}: could not connect ({_describe(refused or causes[-1])}); the request was not sent.",
+                f"{method} {path}: could not connect ({self._scrub(_describe(refused or causes[-1]))}); "
+                "the request was not sent.",
                 sent=False,
                 **common,
             )
@@ -688,7 +695,7 @@ class UnilinkClient:
                 **common,
             )
         return TransportError(
-            f"{method} {path}: the connection failed after sending ({_describe(causes[-1])}); "
+            f"{method} {path}: the connection failed after sending ({self._scrub(_describe(causes[-1]))}); "
             "the request may have been processed.",
             sent=True,
             **common,

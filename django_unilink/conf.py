@@ -236,6 +236,16 @@ def validate_inbox(config: InboxConfig) -> list[tuple[str, str, str]]:
                 "(Profile settings > Access token); an administrator's works best.",
             )
         )
+    elif isinstance(config.api_access_token, str) and _has_whitespace_or_control(config.api_access_token):
+        problems.append(
+            (
+                "unilink.E011",
+                f"Inbox {config.key!r} has an API_ACCESS_TOKEN containing whitespace or control characters; "
+                "UniLink would refuse it (401) or the HTTP library would refuse to send it.",
+                f"Set {config.setting_name('API_ACCESS_TOKEN')} to the token exactly as UniLink shows it "
+                "(Profile settings > Access token), without spaces or a trailing newline (e.g. from a file).",
+            )
+        )
     for key in ("ACCOUNT_ID", "INBOX_ID"):
         value = config.account_id if key == "ACCOUNT_ID" else config.inbox_id
         if not _is_positive_int(value):
@@ -252,6 +262,10 @@ def validate_inbox(config: InboxConfig) -> list[tuple[str, str, str]]:
                 )
             )
     return problems
+
+
+def _has_whitespace_or_control(value: str) -> bool:
+    return any(ch.isspace() or not ch.isprintable() for ch in value)
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import conf
 from .encoding import CONVERSATION_STATUSES, MESSAGE_STATUSES, MESSAGE_TYPES, PRIORITIES
+from .exceptions import ConfigurationError
 
 
 def _choices(names: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -85,10 +86,12 @@ class Account(RemoteObject):
 
 class InboxManager(models.Manager["Inbox"]):
     def for_key(self, key: str = conf.DEFAULT_INBOX) -> Inbox:
-        """The row of configured inbox ``key``, created or updated from settings (race-safe).
+        """The row of configured inbox ``key``, created from settings when missing (race-safe).
 
-        Settings are the truth for an inbox's account and remote id: when they change, the
-        row follows them.
+        When settings now give ``key`` another installation, account or inbox id, an unused row
+        follows them; a row that already has contacts or conversations does not, since those
+        belong to the old remote inbox (sending them to the new one would reach a stranger's
+        conversation with the same display id): that raises ``ConfigurationError``.
         """
         config = conf.get_inbox_config(key)
         account, _created = Account.objects.get_or_create(
@@ -98,6 +101,15 @@ class InboxManager(models.Manager["Inbox"]):
             key=key, defaults={"account": account, "remote_id": conf.as_int(config.inbox_id)}
         )
         if not created and (inbox.account_id != account.pk or inbox.remote_id != conf.as_int(config.inbox_id)):
+            if inbox.contact_inboxes.exists() or inbox.conversations.exists():
+                raise ConfigurationError(
+                    f"The inbox {key!r} was UniLink inbox {inbox.remote_id} of account {inbox.account.remote_id} "
+                    f"on {inbox.account.base_url}, and has conversations here; {config.setting_name('INBOX_ID')} "
+                    f"and its account now say inbox {config.inbox_id} of account {config.account_id} on "
+                    f"{config.api_base}. Restore the setting, or give the new inbox another key (a new "
+                    "entry in UNILINK['INBOXES']), or rename the old row's key in the admin or shell "
+                    f"(Inbox.objects.filter(key={key!r}).update(key='{key}-old')) to keep its history."
+                )
             inbox.account = account
             inbox.remote_id = conf.as_int(config.inbox_id)
             inbox.save(update_fields=["account", "remote_id", "local_updated"])

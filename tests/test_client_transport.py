@@ -35,6 +35,16 @@ def test_token_header_name_on_the_wire() -> None:
     assert head[0] == b"GET /api/v1/profile HTTP/1.1"
 
 
+def test_a_token_with_a_line_break_never_reaches_the_error(caplog: pytest.LogCaptureFixture) -> None:
+    """requests refuses the header and quotes its value; the error must not carry the token."""
+    caplog.set_level(logging.DEBUG)
+    with UnilinkClient(f"http://127.0.0.1:{free_port()}", 1, TOKEN + "\n") as client:
+        with pytest.raises(exceptions.TransportError) as info:
+            client.create_message(12, content="hello")
+    assert "header" in str(info.value)
+    assert_no_token(info.value, caplog)
+
+
 def test_connection_refused_is_a_transport_error_not_sent(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with client_for(f"http://127.0.0.1:{free_port()}") as client:

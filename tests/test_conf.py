@@ -90,3 +90,16 @@ def test_validate_inbox_names_exact_keys():
 def test_unknown_option_is_a_programming_error():
     with pytest.raises(KeyError):
         conf.get_setting("NOT_AN_OPTION")
+
+
+def test_token_with_a_line_break_is_refused_before_any_request():
+    """A token read from a file keeps its newline; it must never reach an HTTP header (or an error)."""
+    from django_unilink import services
+
+    with override_settings(UNILINK={**FLAT, "API_ACCESS_TOKEN": "tok-secret-1\n"}):
+        problems = conf.validate_inbox(conf.get_inbox_config())
+        assert [p[0] for p in problems] == ["unilink.E011"]
+        assert "UNILINK['API_ACCESS_TOKEN']" in problems[0][2]
+        with pytest.raises(ImproperlyConfigured, match="whitespace") as info:
+            services.ensure_contact(identifier="u-1")
+    assert "tok-secret-1" not in str(info.value)

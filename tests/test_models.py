@@ -82,3 +82,21 @@ def test_webhook_delivery_id_unique_only_for_valid_deliveries():
     with pytest.raises(IntegrityError), transaction.atomic():
         WebhookEventFactory(delivery_id="d-1", inbox=event.inbox)
     assert event.payload == {"event": "message_created"}
+
+
+def test_inbox_with_conversations_does_not_follow_a_changed_setting():
+    """Old conversations belong to the old remote inbox: re-pointing the row would send them elsewhere."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_unilink import services
+
+    conversation = ConversationFactory()  # inbox "default" = inbox 7 of account 1
+    moved = {"BASE_URL": "http://127.0.0.1:9", "ACCOUNT_ID": 2, "INBOX_ID": 8, "API_ACCESS_TOKEN": "t"}
+    with override_settings(UNILINK=moved):
+        with pytest.raises(ImproperlyConfigured, match=r"'default' was UniLink inbox 7 of account 1.*rename"):
+            Inbox.objects.for_key("default")
+        with pytest.raises(ValueError, match="another inbox"):
+            services.send_message(conversation, "hello")
+    inbox = Inbox.objects.get(key="default")
+    assert (inbox.remote_id, inbox.account.remote_id) == (7, 1)
+    assert not Message.objects.filter(content="hello").exists()

@@ -318,6 +318,18 @@ def test_retry_after_hint_is_a_lower_bound_of_the_backoff(emulator, settings):
     assert 0 <= outbox.backoff_delay(30) <= 0.02
 
 
+def test_the_flood_guard_422_is_retried_after_a_minute_not_failed(emulator, failed):
+    _, conversation = seed()
+    drain(conversation.pk)
+    message = services.send_message(conversation, "one too many")
+    emulator.fail_next(1, status=422, body={"error": "Validation failed: Too many messages"}, path="/messages")
+    result = outbox.drain_conversation(conversation.pk)
+    message.refresh_from_db()
+    assert result.retry_in is not None and result.retry_in >= 60
+    assert message.local_state == LocalState.QUEUED and "Too many messages" in message.local_error
+    assert failed.calls == []
+
+
 def test_backoff_grows_exponentially_up_to_the_cap(settings):
     settings.UNILINK = {**settings.UNILINK, "RETRY_BACKOFF": 2, "RETRY_BACKOFF_MAX": 600}
     ceilings = [max(outbox.backoff_delay(n) for _ in range(200)) for n in (1, 4, 12)]
@@ -419,6 +431,47 @@ def test_an_expired_lease_of_a_dead_worker_is_taken_over_and_its_message_reconci
     drain(conversation.pk)
     message.refresh_from_db()
     assert message.local_state == LocalState.SENT and len(remote_by_source(emulator, message.source_id)) == 1
+
+
+def test_a_failed_lookup_keeps_the_unknown_outcome_of_the_messages_behind_it(emulator):
+    _, conversation = seed()
+    drain(conversation.pk)
+    first = services.send_message(conversation, "one")
+    second = services.send_message(conversation, "two")
+    conversation.refresh_from_db()
+    # A worker posted both messages, then died before storing the answers.
+    for message in (first, second):
+        client_for(emulator).create_message(
+            conversation.remote_id, content=message.content, message_type="incoming", source_id=message.source_id
+        )
+    Message.objects.filter(pk__in=[first.pk, second.pk]).update(local_state=LocalState.SENDING, local_attempts=1)
+    # The lookup of the first one fails (retryable): the second must still be looked up, not posted again.
+    emulator.fail_next(1, status=503, method="GET", path="/messages")
+    assert outbox.drain_conversation(conversation.pk).retry_in is not None
+    second.refresh_from_db()
+    assert (second.local_state, second.local_attempts) == (LocalState.SENDING, 1)
+    drain(conversation.pk)
+    for message in (first, second):
+        message.refresh_from_db()
+        assert message.local_state == LocalState.SENT and len(remote_by_source(emulator, message.source_id)) == 1
+
+
+def test_a_lookup_refused_for_good_does_not_leave_the_next_lookup_blind(emulator):
+    _, conversation = seed()
+    drain(conversation.pk)
+    first = services.send_message(conversation, "one")
+    second = services.send_message(conversation, "two")
+    conversation.refresh_from_db()
+    client_for(emulator).create_message(
+        conversation.remote_id, content="two", message_type="incoming", source_id=second.source_id
+    )
+    Message.objects.filter(pk__in=[first.pk, second.pk]).update(local_state=LocalState.SENDING, local_attempts=1)
+    emulator.fail_next(1, status=422, body={"error": "refused"}, method="GET", path="/messages")
+    drain(conversation.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.local_state == LocalState.FAILED and "refused" in first.local_error
+    assert second.local_state == LocalState.SENT and len(remote_by_source(emulator, second.source_id)) == 1
 
 
 def test_configuration_error_is_recorded_and_retried(emulator, settings):

@@ -53,10 +53,12 @@ class RemoteCopies:
             anchor = Message.objects.filter(
                 conversation_id=self.conversation.pk, pk__lt=message.pk, remote_id__isnull=False
             ).aggregate(top=Max("remote_id"))["top"]
-            self.by_source = {}
+            by_source: dict[str, dict[str, Any]] = {}
             for found in self.client.iter_messages(int(self.conversation.remote_id), after=int(anchor or 0)):  # type: ignore[arg-type]
                 if found.get("source_id"):
-                    self.by_source.setdefault(str(found["source_id"]), found)
+                    by_source.setdefault(str(found["source_id"]), found)
+            # Kept only when complete: a listing that failed half-way must be done again.
+            self.by_source = by_source
         return self.by_source.get(str(message.source_id))
 
 
@@ -110,10 +112,16 @@ def send_batch(
         except Exception as exc:
             _flush(answers)
             rest = [m.pk for m in batch[index + 1 :]]
-            if rest:  # never attempted: not "sending", and the claim did not count
-                Message.objects.filter(pk__in=rest, local_state=LocalState.SENDING).update(
+            if rest:  # never attempted: the claim did not count
+                # Rows already "sending" before the claim keep that state: their earlier outcome
+                # is still unknown, so they must be looked for before they are posted.
+                unknown = [m.pk for m in batch[index + 1 :] if m.local_state == LocalState.SENDING]
+                claimed_rest = Message.objects.filter(pk__in=rest, local_state=LocalState.SENDING)
+                claimed_rest.exclude(pk__in=unknown).update(
                     local_state=LocalState.QUEUED, local_attempts=F("local_attempts") - 1
                 )
+                if unknown:
+                    claimed_rest.filter(pk__in=unknown).update(local_attempts=F("local_attempts") - 1)
             outcome = record_failure(Message, message.pk, exc, message.local_attempts + 1)
             if outcome is not None:
                 return outcome
