@@ -35,7 +35,7 @@ from .client import MAX_ATTACHMENTS, MAX_CONTENT_LENGTH
 from .encoding import CONVERSATION_STATUSES
 from .exceptions import ConfigurationError, InvalidInputError, UnknownInboxError
 from .models import Attachment, Contact, ContactInbox, Conversation, Inbox, LocalState, Message
-from .outbox import CONVERSATION_KEY, enqueue_on_commit
+from .outbox import CONVERSATION_KEY, enqueue_on_commit, requeue_failed
 
 __all__ = ["ensure_contact", "report_status", "send_message", "set_status", "start_conversation"]
 
@@ -300,11 +300,9 @@ def start_conversation(
             local_state=LocalState.QUEUED,
             local_state_changed=timezone.now(),
         )
-        if contact.local_state == LocalState.FAILED and contact.remote_id is None:
-            # The host wants this person reachable: give the contact another chance.
-            Contact.objects.filter(pk=contact.pk).update(
-                local_state=LocalState.QUEUED, local_attempts=0, local_state_changed=timezone.now()
-            )
+        if contact.remote_id is None:
+            # The host wants this person reachable: give a failed contact another chance.
+            requeue_failed(Contact.objects.filter(pk=contact.pk))
         enqueue_on_commit("django_unilink.deliver_conversation", conversation.pk)
     return conversation
 

@@ -29,11 +29,12 @@ The names below are the outbox's API; the submodules are internal.
 from .contacts import ContactFailed, ensure_remote_contact
 from .drain import DrainResult, drain_conversation
 from .leases import QUEUED_MARK, lease_seconds
-from .policy import CONVERSATION_KEY, PENDING, backoff_delay, error_text, is_retryable
+from .policy import CONVERSATION_KEY, PENDING, backoff_delay, error_text, is_retryable, requeue_failed
 from .retry import retry_contacts, retry_conversations, retry_messages, retry_messages_action
 from .tasks import Enqueue, deliver_contact, deliver_conversation, enqueue_on_commit, publish, sweep_stuck
 
 __all__ = [
+    "requeue_failed",
     "CONVERSATION_KEY",
     "PENDING",
     "QUEUED_MARK",

@@ -34,6 +34,7 @@ from .policy import (
     logger,
     record_failure,
     record_side_failure,
+    requeue_failed,
     set_state,
     signal_failed,
 )
@@ -273,10 +274,7 @@ def fail_conversation(conversation_pk: int, text: str, error: BaseException) -> 
 
 
 def rearm_conversations(conversation_pks: list[int]) -> None:
-    now = timezone.now()
-    Conversation.objects.filter(pk__in=conversation_pks, local_state=LocalState.FAILED).update(
-        local_state=LocalState.QUEUED, local_attempts=0, local_state_changed=now
-    )
+    requeue_failed(Conversation.objects.filter(pk__in=conversation_pks))
     # Lift backoff pauses and marks of tasks that may be lost (not leases of live workers).
     Conversation.objects.filter(pk__in=conversation_pks, local_lease_owner__in=("", QUEUED_MARK)).update(
         local_lease_owner="", local_lease_until=None
@@ -284,9 +282,7 @@ def rearm_conversations(conversation_pks: list[int]) -> None:
     contact_pks = Conversation.objects.filter(pk__in=conversation_pks).values_list(
         "contact_inbox__contact_id", flat=True
     )
-    Contact.objects.filter(pk__in=list(contact_pks), local_state=LocalState.FAILED).update(
-        local_state=LocalState.QUEUED, local_attempts=0, local_state_changed=now
-    )
+    requeue_failed(Contact.objects.filter(pk__in=list(contact_pks)))
 
 
 def _push_status(conversation_pk: int, client: UnilinkClient) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from .. import conf, signals
@@ -123,6 +123,17 @@ def set_state(model: type[Model], pk: int, state: str, **extra: Any) -> int:
     now = timezone.now()
     return model._default_manager.filter(pk=pk).update(  # type: ignore[attr-defined]
         local_state=state, local_state_changed=now, local_updated=now, **extra
+    )
+
+
+def requeue_failed(rows: QuerySet[Any]) -> int:
+    """Put the failed rows among ``rows`` back in the queue, attempts from zero; returns how many.
+
+    The last error stays, so the next attempt first looks for a copy an earlier one may have made.
+    """
+    now = timezone.now()
+    return rows.filter(local_state=LocalState.FAILED).update(
+        local_state=LocalState.QUEUED, local_attempts=0, local_state_changed=now, local_updated=now
     )
 
 

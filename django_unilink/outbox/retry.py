@@ -6,12 +6,11 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Contact, Conversation, LocalState, Message
 from .drain import rearm_conversations
-from .policy import PENDING
+from .policy import PENDING, requeue_failed
 from .tasks import enqueue_on_commit
 
 
@@ -27,12 +26,9 @@ def retry_messages(messages: QuerySet[Message]) -> int:
         return 0
     pks = [pk for pk, _ in rows]
     conversation_pks = sorted({c for _, c in rows})
-    now = timezone.now()
     with transaction.atomic():
-        Message.objects.filter(pk__in=pks, local_state=LocalState.FAILED).update(
-            local_state=LocalState.QUEUED, local_state_changed=now, local_updated=now
-        )
-        Message.objects.filter(pk__in=pks).update(local_attempts=0)
+        requeue_failed(Message.objects.filter(pk__in=pks))
+        Message.objects.filter(pk__in=pks).update(local_attempts=0)  # stuck ones too
         rearm_conversations(conversation_pks)
     for pk in conversation_pks:
         enqueue_on_commit("django_unilink.deliver_conversation", pk)
@@ -45,9 +41,7 @@ def retry_conversations(conversations: QuerySet[Conversation]) -> int:
     if not pks:
         return 0
     with transaction.atomic():
-        Message.objects.filter(conversation_id__in=pks, local_state=LocalState.FAILED).update(
-            local_state=LocalState.QUEUED, local_attempts=0, local_state_changed=timezone.now()
-        )
+        requeue_failed(Message.objects.filter(conversation_id__in=pks))
         rearm_conversations(pks)
     for pk in pks:
         enqueue_on_commit("django_unilink.deliver_conversation", pk)
@@ -61,10 +55,8 @@ def retry_contacts(contacts: QuerySet[Contact]) -> int:
             "pk", flat=True
         )
     )
-    Contact.objects.filter(pk__in=pks, local_state=LocalState.FAILED).update(
-        local_state=LocalState.QUEUED, local_state_changed=timezone.now()
-    )
-    Contact.objects.filter(pk__in=pks).update(local_attempts=0)
+    requeue_failed(Contact.objects.filter(pk__in=pks))
+    Contact.objects.filter(pk__in=pks).update(local_attempts=0)  # stuck ones too
     for pk in pks:
         enqueue_on_commit("django_unilink.deliver_contact", pk)
     return len(pks)
